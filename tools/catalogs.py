@@ -51,6 +51,7 @@ def update(pot_dir, messages_dir):
         else:
             catalog = _read(po, locale="zh_CN")
             catalog.update(template)
+        catalog.fuzzy = False  # the header: the catalog is maintained, not a draft
         _write(po, catalog)
     for po in sorted(messages_dir.rglob("*.po")):
         pot = pot_dir / po.relative_to(messages_dir).with_suffix(".pot")

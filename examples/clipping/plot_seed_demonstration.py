@@ -11,7 +11,7 @@ each does to the gradient's length, its largest entry and its direction.
 # A gradient that explodes
 # ------------------------
 #
-# Twenty bias-free 128-wide linear layers, Kaiming-normal weights and a mean squared
+# A deep stack of bias-free linear layers, Kaiming-normal weights and a mean squared
 # error on random data: the same network, seed and data as the lecture note this site
 # grew from.
 import torch
@@ -38,23 +38,37 @@ original = grad_snapshot(model)
 print(f"before clipping: norm {grad_norm(model):.1f}, max |g| {grad_absmax(model):.1f}")
 
 # %%
-# Why it explodes: the norm across depth
-# --------------------------------------
+# Why it explodes: sizes across depth
+# -----------------------------------
 #
-# The backward pass multiplies the output gradient by one weight matrix per layer.
-# Kaiming initialisation keeps activations the same size going forward, but here the
-# error is huge at the output and the gradient of each weight grows with the number
-# of layers between it and the input, so the first layers get the largest gradients.
+# Kaiming initialisation scales the weights for a ReLU after every layer, which this
+# network does not have, so each layer makes the activations larger and the output
+# error is huge. A weight's gradient is the product of the activation coming into
+# its layer, which grows towards the output, and the error signal coming back, which
+# grows towards the input: every layer gets a gradient of the same enormous size.
 import matplotlib.pyplot as plt
 
 from mixprec import grad_table
 
-rows = grad_table(model)
-fig, ax = plt.subplots(figsize=(6.5, 3.2), layout="constrained")
-ax.semilogy(range(len(rows)), [row.norm for row in rows], "o-")
+inputs, outputs = [], []
+h = x
+for layer in model:
+    inputs.append(h)
+    h = layer(h)
+    outputs.append(h)
+signals = torch.autograd.grad((h - y).pow(2).mean(), outputs)
+growth = (outputs[-1].norm() / x.norm()) ** (1 / len(model))
+print(f"each layer multiplies the activations' size by {growth:.3f} on average")
+
+depth = range(len(model))
+fig, ax = plt.subplots(figsize=(6.5, 3.4), layout="constrained")
+ax.semilogy(depth, [a.norm().item() for a in inputs], "s-", label="input activation")
+ax.semilogy(depth, [s.norm().item() for s in signals], "^-", label="error signal")
+ax.semilogy(depth, [r.norm for r in grad_table(model)], "o-", label="weight gradient")
 ax.set_xlabel("layer index (0 = input side)")
-ax.set_ylabel("gradient norm of the layer's weight")
-ax.set_title("Per-layer gradient norm of the 20-layer network")
+ax.set_ylabel("Frobenius norm")
+ax.set_title("Activations, error signals and weight gradients across depth")
+ax.legend()
 plt.show()
 
 # %%
@@ -75,11 +89,14 @@ print(f"by norm: norm {grad_norm(model):.3f}, max |g| {grad_absmax(model):.4f}")
 # ---------------------------------------
 #
 # :func:`torch.nn.utils.clip_grad_value_` clamps each entry into
-# :math:`[-\alpha, \alpha]`. Almost every entry of this gradient is larger than the
+# :math:`[-\alpha, \alpha]`. Nearly every entry of this gradient is larger than the
 # threshold, so the clipped gradient is close to a sign pattern: its norm is not the
 # threshold, and it points elsewhere.
 backward()
-clip_grad_value_(model.parameters(), clip_value=0.01)
+clip_value = 0.01
+clamped = (original.abs() > clip_value).float().mean().item()
+print(f"entries larger than the threshold: {clamped:.1%}")
+clip_grad_value_(model.parameters(), clip_value=clip_value)
 by_value = grad_snapshot(model)
 print(f"by value: norm {grad_norm(model):.3f}, max |g| {grad_absmax(model):.4f}")
 

@@ -18,6 +18,7 @@ _EXPORTS = {
         "get_format",
         "round_to",
     ],
+    "inspect": ["Explanation", "explain"],
     "clipping": [
         "ParamGradStats",
         "cosine_similarity",

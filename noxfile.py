@@ -110,3 +110,10 @@ def browser(session):
         session.error("no site to test: run `nox -s docs` first")
     session.install("pytest", "selenium")
     session.run("pytest", "browser", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session
+def bench(session):
+    """Time round_to against torch's and ml_dtypes' casts; not run by CI."""
+    _install(session, "test")
+    session.run("python", "benchmarks/bench_round_to.py", *session.posargs)

@@ -2,13 +2,17 @@
 
 import importlib.metadata
 import re
+import sys
 from pathlib import Path
 
 import jieba
 from docutils import nodes
 from sphinx.search.zh import SearchChinese
+from sphinx.transforms import SphinxTransform
 
 import mixprec
+
+sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "mixprec"
 author = "the mixprec developers"
@@ -52,7 +56,7 @@ sphinx_gallery_conf = {
         "../examples/clipping",
         "../examples/amp",
     ],
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "reading_order.ReadingOrder",
     "download_all_examples": True,
     # The running time changes every build and would become a new message to
     # translate each time.
@@ -161,6 +165,23 @@ def _add_language_links(app, pagename, templatename, context, doctree):
     )
 
 
+class _KeepCellOutputsUntranslated(SphinxTransform):
+    """Leave what code cells print out of the message catalogs.
+
+    A Markdown table printed by a cell would otherwise become one message per
+    cell, numbers included, and every change of a computed value would make the
+    catalogs stale. Printed output is code output, as in the examples' pages.
+    """
+
+    default_priority = 10  # before Sphinx's Locale transform (20) translates
+
+    def apply(self):
+        for container in self.document.findall(nodes.container):
+            if container.get("nb_element") == "cell_code_output":
+                for node in container.findall(nodes.TextElement):
+                    node["translatable"] = False
+
+
 def _alt_text_for_thumbnails(app, doctree, docname):
     # sphinx-gallery leaves gallery thumbnails without alt text; the example's
     # title, the link right after the image, says what the picture shows.
@@ -173,6 +194,7 @@ def _alt_text_for_thumbnails(app, doctree, docname):
 
 def setup(app):
     app.add_search_language(_SearchChinese)
+    app.add_transform(_KeepCellOutputsUntranslated)
     app.connect("config-inited", _set_language_dependent)
     app.connect("html-page-context", _add_language_links)
     app.connect("doctree-resolved", _alt_text_for_thumbnails)

@@ -67,9 +67,11 @@ def _formats(args) -> None:
         return
     titles = ["format", *_COLUMNS.values()]
     cells = [[row["name"], *(_cell(row[key]) for key in _COLUMNS)] for row in rows]
-    widths = [max(len(c) for c in column) for column in zip(titles, *cells)]
+    widths = [
+        max(len(c) for c in column) for column in zip(titles, *cells, strict=True)
+    ]
     for line in [titles, *cells]:
-        print("  ".join(c.rjust(w) for c, w in zip(line, widths)).rstrip())
+        print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -28,10 +28,13 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 import types
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch is imported on first use: describing formats needs none
+    import torch
 
 __all__ = ["FORMATS", "FloatFormat", "decode", "encode", "get_format", "round_to"]
 
@@ -66,6 +69,8 @@ class FloatFormat:
     signed : bool
         Whether the format has a sign bit (only ``"e8m0"`` formats have none).
 
+    Notes
+    -----
     All limits are computed from these fields and agree with ``torch.finfo`` and
     ``ml_dtypes.finfo`` wherever those define them (see each property). Two
     formats compare equal when their fields other than ``aliases`` are equal.
@@ -388,6 +393,8 @@ class FloatFormat:
         >>> FORMATS["bfloat16"].torch_dtype, FORMATS["tf32"].torch_dtype
         (torch.bfloat16, None)
         """
+        import torch
+
         dtype = getattr(torch, self.name, None)
         if isinstance(dtype, torch.dtype) and _BUILTIN.get(self.name) == self:
             return dtype
@@ -457,6 +464,7 @@ def get_format(fmt: FloatFormat | str | torch.dtype) -> FloatFormat:
 
     Examples
     --------
+    >>> import torch
     >>> get_format("BF16").name, get_format(torch.float16).name
     ('bfloat16', 'float16')
     >>> get_format("e3m4").max
@@ -464,7 +472,8 @@ def get_format(fmt: FloatFormat | str | torch.dtype) -> FloatFormat:
     """
     if isinstance(fmt, FloatFormat):
         return fmt
-    if isinstance(fmt, torch.dtype):
+    torch = sys.modules.get("torch")  # a torch.dtype implies torch is imported
+    if torch is not None and isinstance(fmt, torch.dtype):
         for f in _BUILTIN.values():
             if f.torch_dtype == fmt:
                 return f
@@ -493,15 +502,25 @@ def get_format(fmt: FloatFormat | str | torch.dtype) -> FloatFormat:
 # mantissa steps into the next binade, so rounding to a coarser spacing 2**k
 # (in units of the last place) is integer rounding of the low k bits.
 
-_INPUTS = {  # dtype -> (int dtype, mantissa bits, exponent bias)
-    torch.float32: (torch.int32, 23, 127),
-    torch.float64: (torch.int64, 52, 1023),
-}
+
+@functools.cache
+def _inputs() -> dict:
+    """Input dtype -> (int dtype of the same width, mantissa bits, bias)."""
+    import torch
+
+    return {
+        torch.float32: (torch.int32, 23, 127),
+        torch.float64: (torch.int64, 52, 1023),
+    }
+
+
 _BLOCK = 2**18  # lanes per block: temporaries stay small and in cache
 
 
 def _bits_of(value: float, dtype: torch.dtype) -> int:
-    return int(torch.tensor(value, dtype=dtype).view(_INPUTS[dtype][0]).item())
+    import torch
+
+    return int(torch.tensor(value, dtype=dtype).view(_inputs()[dtype][0]).item())
 
 
 @dataclass(frozen=True)
@@ -536,7 +555,9 @@ class _Plan:
 def _plan(
     fmt: FloatFormat, dtype: torch.dtype, overflow: str, subnormals: bool
 ) -> _Plan:
-    itype, p, bias_in = _INPUTS[dtype]
+    import torch
+
+    itype, p, bias_in = _inputs()[dtype]
     width = torch.iinfo(itype).bits
     inf = _bits_of(math.inf, dtype)
     max_bits = _bits_of(fmt.max, dtype)
@@ -595,6 +616,8 @@ def _round_general(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """Round the integer views ``u`` of any values, each lane with its own shift."""
+    import torch
+
     p = pl.p
     a = u & pl.absmask
     ef = a >> p
@@ -650,6 +673,8 @@ def _round_blocks(
     generator: torch.Generator | None = None,
 ) -> torch.Tensor:
     """:func:`_round_general` over a 1-D tensor, one block of lanes at a time."""
+    import torch
+
     return torch.cat(
         [_round_general(b, fmt, pl, stochastic, generator) for b in u.split(_BLOCK)]
     )
@@ -671,6 +696,8 @@ def _round_nearest_fast(u: torch.Tensor, fmt: FloatFormat, pl: _Plan) -> torch.T
     - ``"shift"``: adding ``2**(k-1) - 1 + lsb`` to the integer view and
       clearing its low ``k = p - m`` bits rounds every normal result.
     """
+    import torch
+
     flat = u.reshape(-1)
     out = torch.empty_like(flat)
     tmp = torch.empty(min(_BLOCK, flat.numel()), dtype=pl.itype, device=u.device)
@@ -708,9 +735,11 @@ def _round_nearest_fast(u: torch.Tensor, fmt: FloatFormat, pl: _Plan) -> torch.T
 
 
 def _check_float(x: object, what: str) -> torch.Tensor:
+    import torch
+
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{what} expects a torch.Tensor, not {type(x).__name__}")
-    if x.dtype not in _INPUTS:
+    if x.dtype not in _inputs():
         raise TypeError(
             f"{what} accepts float32 or float64 tensors, got {x.dtype}; "
             "convert explicitly, e.g. x.float()"
@@ -784,6 +813,7 @@ def round_to(
 
     Examples
     --------
+    >>> import torch
     >>> x = torch.tensor([1.0 + 2.0**-11, 1.0 + 3 * 2.0**-11, 70000.0, -1e-8])
     >>> round_to(x, "float16").tolist()
     [1.0, 1.001953125, inf, -0.0]
@@ -795,6 +825,8 @@ def round_to(
     >>> sorted(set(y.tolist())), abs(y.double().mean().item() - (1 + 2.0**-12)) < 1e-5
     ([1.0, 1.0009765625], True)
     """
+    import torch
+
     x = _check_float(x, "round_to")
     fmt = get_format(fmt)
     if rounding not in _ROUNDINGS:
@@ -860,11 +892,14 @@ def encode(x: torch.Tensor, fmt: FloatFormat | str | torch.dtype) -> torch.Tenso
 
     Examples
     --------
+    >>> import torch
     >>> encode(torch.tensor([1.0, -2.0, float("inf")]), "float16").tolist()
     [15360, 49152, 31744]
     >>> [hex(b) for b in encode(torch.tensor([448.0, 0.25]), "e4m3").tolist()]
     ['0x7e', '0x28']
     """
+    import torch
+
     x = _check_float(x, "encode")
     fmt = get_format(fmt)
     r = round_to(x, fmt)
@@ -917,11 +952,14 @@ def decode(bits: torch.Tensor, fmt: FloatFormat | str | torch.dtype) -> torch.Te
 
     Examples
     --------
+    >>> import torch
     >>> decode(torch.arange(16), "float4_e2m1fn")[:8].tolist()
     [0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0]
     >>> decode(torch.tensor([0x7F, 0x80]), "e4m3").tolist()
     [nan, -0.0]
     """
+    import torch
+
     if not isinstance(bits, torch.Tensor):
         raise TypeError(f"decode expects a torch.Tensor, not {type(bits).__name__}")
     if (

@@ -2,11 +2,11 @@
 The format table: every limit from the bit widths
 =================================================
 
-Range, precision and the largest exact integer of a floating-point format all follow
-from two numbers: how many exponent bits and how many mantissa bits it has. We derive
-them for float32, float16 and bfloat16, check each against ``torch.finfo``, see the
-trade-off between range and precision in a figure, and then extend the table to
-every format from float64 down to four bits.
+Range, precision and the run of exactly stored integers of a floating-point format
+all follow from two numbers: how many exponent bits and how many mantissa bits it
+has. We derive them for float32, float16 and bfloat16, check each against
+``torch.finfo``, see the trade-off between range and precision in a figure, and then
+extend the table to every format from float64 down to four bits.
 """
 
 # %%

@@ -54,7 +54,7 @@ print(f"checked: {', '.join(checked)}")
 # ULP against magnitude
 # ---------------------
 #
-# Every format on one axes would be unreadable, so we use two panels: (a) the
+# Every format on one set of axes would be unreadable, so we use two panels: (a) the
 # wide formats and the e8m0 scale format, (b) the narrow element formats. The
 # formats of the lecture note this site grew from, and the two common float8
 # formats, are drawn thick; variants are thin, in the colour of the format they

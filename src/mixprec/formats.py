@@ -299,7 +299,7 @@ class FloatFormat:
 
     @property
     def eps(self) -> float:
-        """Machine epsilon: the gap between 1 and the next larger value.
+        """Machine epsilon, the gap between 1 and the next larger value.
 
         Examples
         --------
@@ -356,7 +356,7 @@ class FloatFormat:
 
     @property
     def dynamic_range_decades(self) -> float:
-        """``log10(max / smallest_subnormal)``: decades of positive values.
+        """Decades of positive values, ``log10(max / smallest_subnormal)``.
 
         Examples
         --------

@@ -29,7 +29,7 @@ FIELD_COLORS: dict[str, str] = {
     "exponent": "#1f77b4",
     "mantissa": "#2ca02c",
 }
-"""Fill colour of each field's boxes (matplotlib's tab:red, tab:blue, tab:green)."""
+"""Fill colour of each field's boxes, matplotlib's default red, blue and green."""
 
 _LEGEND_SYMBOLS = {"sign": "s", "exponent": "e", "mantissa": "m"}
 

@@ -19,10 +19,12 @@ if not PAGES:
 
 SCREENSHOT_PAGES = [
     "index",
-    "guide/index",
+    "guide/formats",
     "glossary",
     "auto_examples/index",
     "auto_examples/clipping/plot_seed_demonstration",
+    "auto_examples/formats/plot_range_precision",
+    "auto_examples/amp/plot_precision_shootout",
 ]
 # A word only the glossary defines, in each language, and the page it must find.
 SEARCHES = [("en", "subnormal", "glossary"), ("zh_CN", "次正规数", "glossary")]
@@ -125,5 +127,11 @@ def test_root_sends_each_reader_to_their_language(browser, chinese_browser, site
 def test_screenshot(browser, site, screenshots, lang, page):
     _open(browser, f"{site}/{lang}/{page}.html")
     _assert_healthy(browser, site)
+    # The whole page, up to a height a person can still scroll through.
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(height, 8000))
     name = f"{lang}-{page.replace('/', '-')}.png"
-    assert browser.save_screenshot(str(screenshots / name))
+    try:
+        assert browser.save_screenshot(str(screenshots / name))
+    finally:
+        browser.set_window_size(1280, 900)

@@ -1,7 +1,9 @@
 """Sphinx configuration for the mixprec site (English source, zh_CN by gettext)."""
 
+import hashlib
 import importlib.metadata
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -70,7 +72,8 @@ sphinx_gallery_conf = {
 }
 
 # --- notebooks and Markdown (MyST-NB) ---------------------------------------
-_BUILD = Path(__file__).parent / "_build"
+_HERE = Path(__file__).parent
+_BUILD = _HERE / "_build"
 nb_execution_mode = "cache"
 # One cache for every builder, so the second language reuses the first's outputs.
 nb_execution_cache_path = str(_BUILD / ".jupyter_cache")
@@ -79,6 +82,26 @@ nb_execution_timeout = 120
 nb_render_markdown_format = "myst"
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
 myst_heading_anchors = 3
+
+
+def _discard_outputs_of_an_older_package():
+    # sphinx-gallery re-runs an example only when the example changes, and Sphinx
+    # re-reads (and MyST-NB re-executes) a page only when the page changes; both
+    # would keep showing what an older mixprec computed. Start afresh whenever the
+    # package's code differs.
+    sources = sorted(Path(mixprec.__file__).parent.rglob("*.py"))
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sources)).hexdigest()
+    stamp = _BUILD / "mixprec.sha256"
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    for generated in (_HERE / "auto_examples", _BUILD / "doctrees", _BUILD / "html"):
+        shutil.rmtree(generated, ignore_errors=True)
+    shutil.rmtree(nb_execution_cache_path, ignore_errors=True)
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
+
+
+_discard_outputs_of_an_older_package()
 
 # --- API docs --------------------------------------------------------------
 autodoc_typehints = "description"

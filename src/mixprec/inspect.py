@@ -220,10 +220,11 @@ class Explanation:
         if self.exponent is not None:
             field = _paint(str(self.exponent_field), "34", color)
             if self.kind == "subnormal":
-                unbiased = f"{self.exponent} (the smallest normal's, for field 0)"
+                # Field 0 encodes the smallest normal exponent, without the 1.
+                rule = f"field {field} is subnormal: 1 - bias {fmt.bias}"
             else:
-                unbiased = f"{self.exponent_field - fmt.bias}"
-            lines.append(f"  exponent   field {field} - bias {fmt.bias} = {unbiased}")
+                rule = f"field {field} - bias {fmt.bias}"
+            lines.append(f"  exponent   {rule} = {self.exponent}")
         if self.significand is not None and fmt.mantissa_bits:
             field = _paint(str(self.mantissa_field), "32", color)
             lines.append(

@@ -142,6 +142,11 @@ copybutton_prompt_is_regexp = True
 
 # Strings the theme shows that depend on the language being built.
 _SEARCH_BAR_TEXT = {"en": "Search the docs ...", "zh_CN": "搜索文档……"}
+# MyST-NB's toggle of a hidden code cell; {type} is "source", "outputs" or "content".
+_CODE_PROMPTS = {
+    "en": ("Show code cell {type}", "Hide code cell {type}"),
+    "zh_CN": ("显示代码", "隐藏代码"),
+}
 
 
 def _glossary_chinese_terms():
@@ -167,6 +172,9 @@ class _SearchChinese(SearchChinese):
 
 def _set_language_dependent(app, config):
     config.html_theme_options["search_bar_text"] = _SEARCH_BAR_TEXT[config.language]
+    config.nb_code_prompt_show, config.nb_code_prompt_hide = _CODE_PROMPTS[
+        config.language
+    ]
 
 
 def _add_language_links(app, pagename, templatename, context, doctree):

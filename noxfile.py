@@ -108,7 +108,7 @@ def browser(session):
     """Serve the built site and test it in headless Chromium."""
     if not (HTML / "en" / "index.html").exists():
         session.error("no site to test: run `nox -s docs` first")
-    session.install("pytest", "selenium")
+    session.install("pytest>=8", "selenium>=4.20")
     session.run("pytest", "browser", "-p", "no:cacheprovider", *session.posargs)
 
 

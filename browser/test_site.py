@@ -135,3 +135,23 @@ def test_screenshot(browser, site, screenshots, lang, page):
         assert browser.save_screenshot(str(screenshots / name))
     finally:
         browser.set_window_size(1280, 900)
+
+
+def test_site_works_from_file_urls(browser):
+    """An offline copy opened from disk: math, search and the switcher still work.
+
+    Browsers forbid a page opened from disk to fetch other files, so there search
+    lists its results without the excerpts it shows when served.
+    """
+    root = HTML.resolve().as_uri()
+    _open(browser, f"{root}/en/guide/index.html")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "mjx-container svg")
+    )
+    _switch_to(browser, "zh-CN")
+    assert browser.current_url == f"{root}/zh_CN/guide/index.html"
+    _open(browser, f"{root}/zh_CN/search.html?q=次正规数")
+    WebDriverWait(browser, 20).until(
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#search-results ul.search li")
+    )
+    assert not console_errors(browser)

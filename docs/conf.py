@@ -127,6 +127,7 @@ html_title = "mixprec"
 html_last_updated_fmt = None
 html_show_sourcelink = False
 html_css_files = ["mixprec.css"]
+html_js_files = ["mixprec.js"]
 html_favicon = "_static/favicon.svg"
 html_context = {"default_mode": "auto"}
 html_theme_options = {
